@@ -1,0 +1,98 @@
+"""Hydra configs compose; train() runs, logs, checkpoints and resumes on a tiny model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+from framevrnn import config_schema  # noqa: F401
+from framevrnn.checkpoint import load_checkpoint
+from framevrnn.models.build import model_from_checkpoint
+from framevrnn.train import kl_weight, train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _compose(overrides=()):
+    with initialize_config_module(config_module="framevrnn.configs", version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["data", "model", "trainer"])
+def test_every_config_group_option_composes(group):
+    options = _options(group)
+    assert options
+    for option in options:
+        cfg = _compose([f"{group}={option}"])
+        OmegaConf.resolve(cfg)
+        assert cfg[group] is not None
+
+
+def test_experiment_composes_and_builds_the_model():
+    cfg = _compose(["+experiment=mmnist_reference"])
+    assert list(cfg.model.encoder_widths) == [16, 32, 64] and cfg.model.image_size == cfg.data.image_size
+
+
+@pytest.mark.parametrize("variant_file,variant", [("conv_vrnn", "vrnn"), ("conv_vrnn_i", "vrnn_i"), ("conv_rnn", "rnn")])
+def test_model_files_select_the_variant(variant_file, variant):
+    assert _compose([f"model={variant_file}"]).model.variant == variant
+
+
+def test_typos_and_wrong_types_fail_loudly():
+    with pytest.raises(ConfigCompositionException, match="max_stepz"):
+        _compose(["trainer.max_stepz=3"])
+    with pytest.raises((ConfigCompositionException, ValidationError), match="max_steps"):
+        _compose(["trainer.max_steps=many"])
+
+
+def test_kl_warmup():
+    assert kl_weight(0, 1.0, 100) == 0.0 and kl_weight(50, 2.0, 100) == 1.0 and kl_weight(500, 2.0, 100) == 2.0
+    assert kl_weight(0, 0.5, 0) == 0.5
+
+
+def _tiny_overrides(mnist_npz, run_dir, steps):
+    return ["trainer=debug", f"trainer.max_steps={steps}", "trainer.batch_size=2", "trainer.val_every=2",
+            "trainer.ckpt_every=2", "trainer.log_every=1", "trainer.val_samples=2", "trainer.progress=false",
+            f"trainer.run_dir={run_dir}", f"data.mnist_path={mnist_npz}", "data.image_size=16", "data.digit_size=8",
+            "data.val_sequences=3", "data.context=2", "data.horizon=2",
+            "model.encoder_widths=[4,8]", "model.decoder_widths=[8,4]", "model.hidden_channels=8",
+            "model.z_channels=2", "model.z_feature_channels=4", "model.head_channels=8"]
+
+
+def test_train_writes_checkpoint_logs_and_resumes(tmp_path, mnist_npz, capsys):
+    run = tmp_path / "run"
+    metrics = train(_compose(_tiny_overrides(mnist_npz, run, 4)))
+    assert metrics["step"] == 4
+    for key in ("val/elbo_per_frame", "val/psnr_best", "val/ssim_mean"):
+        assert key in metrics and torch.isfinite(torch.tensor(metrics[key]))
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert (run / "config.yaml").is_file()
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 4 and "optimizer" in ckpt and not any(k.startswith(("module.", "_orig_mod."))
+                                                                   for k in ckpt["model"])
+    before = model_from_checkpoint(ckpt)
+
+    metrics = train(_compose(_tiny_overrides(mnist_npz, run, 6)))
+    assert metrics["step"] == 6
+    assert "resuming from" in capsys.readouterr().err
+    after = model_from_checkpoint(load_checkpoint(run / "checkpoints" / "last.pt"))
+    changed = any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
+    assert changed, "resumed training must keep updating the weights"
+
+
+def test_resume_refuses_another_model_config(tmp_path, mnist_npz):
+    from framevrnn.errors import UserError
+
+    run = tmp_path / "run"
+    train(_compose(_tiny_overrides(mnist_npz, run, 2)))
+    with pytest.raises(UserError, match="another model config"):
+        train(_compose(_tiny_overrides(mnist_npz, run, 4) + ["model.hidden_channels=6"]))
