@@ -54,7 +54,10 @@ class TrainerConfig:
     val_every: int = 500
     ckpt_every: int = 500
     val_samples: int = 5                  # rollout samples per validation sequence (best-of for PSNR)
-    device: str = "auto"                  # auto | cpu | cuda | cuda:N
+    device: str = "auto"                  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
+    precision: str = "fp32"               # fp32 | bf16 (autocast; likelihoods and KL stay float32)
+    compile: bool = False                 # torch.compile the per-step networks
+    channels_last: bool = False           # NHWC memory format for the conv networks
     seed: int = 0
     resume: bool = True                   # continue from run_dir/checkpoints/last.pt when present
     progress: bool = True

@@ -22,3 +22,10 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     elif device.type not in ("cpu", "mps"):
         raise UserError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
     return device
+
+
+def describe_hardware(device: torch.device) -> str:
+    """A short human-readable description, e.g. "NVIDIA H100 80GB HBM3" or "CPU, 2 threads"."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"

@@ -16,6 +16,7 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -23,7 +24,9 @@ from framevrnn import config_schema  # noqa: F401  (registers the structured-con
 from framevrnn.checkpoint import atomic_save, load_checkpoint, make_checkpoint
 from framevrnn.data.mnist_digits import load_mnist
 from framevrnn.data.moving_mnist import MovingMNISTSpec, MovingMNISTStream, fixed_set
-from framevrnn.devices import resolve_device
+from framevrnn import distributed
+from framevrnn.devices import describe_hardware, resolve_device
+from framevrnn.distributed import DistInfo
 from framevrnn.errors import UserError
 from framevrnn.models.build import FRAME_KIND, build_model, model_from_checkpoint
 from framevrnn.scoring import score_samples
@@ -82,89 +85,151 @@ def _run_dir(cfg: DictConfig) -> Path:
         return Path("outputs/train") / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, with the fused implementation on CUDA (one kernel for all parameters)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
+
+
+def train_step(model, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float, grad_clip: float,
+               precision: str = "fp32") -> torch.Tensor:
+    """One update on frames x (B, T, C, H, W); returns (loss, nll, kl) per frame as a device tensor.
+
+    The loss is the negative ELBO with KL weight ``beta``, summed over time and averaged over the
+    batch (so DDP's gradient averaging over ranks equals one process with the whole batch). Under
+    bf16 autocast the networks run in bfloat16; likelihoods and KL stay float32.
+    """
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        nll, kl = model(x)
+    loss = (nll + beta * kl).sum(1).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return torch.stack([loss.detach(), nll.detach().mean(), kl.detach().mean()])
+
+
+def prepare_model(model, device: torch.device, dist_info: DistInfo, compile_model: bool, channels_last: bool):
+    """Move to device, then optionally channels_last, torch.compile (in place: state_dict keys unchanged), DDP."""
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile_model:
+        for module in model.core.children():
+            module.compile()
+    if dist_info.enabled:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train per ``cfg`` (see configs/train.yaml); returns the last validation metrics and step."""
+    """Train per ``cfg`` (see configs/train.yaml); returns the last validation metrics and step.
+
+    Under torchrun every rank runs this; rank 0 alone logs, validates, saves and shows progress.
+    """
     t, d = cfg.trainer, cfg.data
-    device = resolve_device(t.device)
+    if t.precision not in ("fp32", "bf16"):
+        raise UserError(f"trainer.precision must be fp32 or bf16, got {t.precision!r}")
+    dist_info, device = distributed.setup(resolve_device(t.device))
+    main_rank = dist_info.is_main
+    try:
+        return _train(cfg, t, d, dist_info, device, main_rank)
+    finally:
+        distributed.teardown(dist_info)
+
+
+def _train(cfg, t, d, dist_info: DistInfo, device: torch.device, main_rank: bool) -> dict[str, float]:
     torch.manual_seed(t.seed)
-    run_dir = _run_dir(cfg)
+    run_dir = distributed.broadcast_object(_run_dir(cfg), dist_info)
     ckpt_dir = run_dir / "checkpoints"
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model_cfg = {k: v for k, v in resolved["model"].items() if k != "name"}
-    model = build_model(FRAME_KIND, model_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
-    step = 0
+    model = build_model(FRAME_KIND, model_cfg)
+    step, train_seconds, session_start = 0, 0.0, time.time()
+    ckpt = None
     if t.resume and (ckpt_dir / LAST).is_file():
-        ckpt = load_checkpoint(ckpt_dir / LAST, map_location=device, expect_kind=FRAME_KIND)
+        ckpt = load_checkpoint(ckpt_dir / LAST, map_location="cpu", expect_kind=FRAME_KIND)
         if ckpt["model_config"] != model_cfg:
             raise UserError(f"{ckpt_dir / LAST} was trained with another model config; "
                             "use a new trainer.run_dir or trainer.resume=false")
-        model = model_from_checkpoint(ckpt).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        model = model_from_checkpoint(ckpt)
         step = ckpt["step"]
-        print(f"resuming from {ckpt_dir / LAST} at step {step}", file=sys.stderr)
+        train_seconds = float(ckpt.get("info", {}).get("train_seconds", 0.0))
+        if main_rank:
+            print(f"resuming from {ckpt_dir / LAST} at step {step}", file=sys.stderr)
+    plain = model.to(device)                      # the unwrapped module: validation and checkpoints
+    model = prepare_model(plain, device, dist_info, t.compile, t.channels_last)
+    optimizer = make_optimizer(plain, t.lr, device)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    torch.manual_seed(t.seed * 1_000_003 + step + 7919 * dist_info.rank)   # ranks draw their own latent noise
 
     train_digits, test_digits = load_mnist(d.mnist_path)
     spec = data_spec(d)
-    stream = MovingMNISTStream(train_digits, spec, seed=t.seed * 1_000_003 + step)
+    stream = MovingMNISTStream(train_digits, spec, seed=t.seed * 1_000_003 + step, rank=dist_info.rank)
     loader = DataLoader(stream, batch_size=t.batch_size, num_workers=d.num_workers,
                         pin_memory=device.type == "cuda", persistent_workers=d.num_workers > 0)
-    val_frames = torch.from_numpy(fixed_set(test_digits, spec, d.val_sequences, seed=d.val_seed))
+    writer = None
+    if main_rank:
+        from torch.utils.tensorboard import SummaryWriter
 
-    from torch.utils.tensorboard import SummaryWriter
+        val_frames = torch.from_numpy(fixed_set(test_digits, spec, d.val_sequences, seed=d.val_seed))
+        writer = SummaryWriter(str(run_dir / "tb"))
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        print(f"run directory: {run_dir}" + (f" ({dist_info.world_size} ranks)" if dist_info.enabled else ""),
+              file=sys.stderr)
+    hardware = describe_hardware(device) + (f" x {dist_info.world_size}" if dist_info.enabled else "")
 
-    writer = SummaryWriter(str(run_dir / "tb"))
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    print(f"run directory: {run_dir}", file=sys.stderr)
-
-    def save(metrics: dict | None = None) -> None:
-        atomic_save(make_checkpoint(model, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
-                                    info={"metrics": metrics or {}, "device": str(device)}), ckpt_dir / LAST)
+    def save(metrics: dict) -> None:
+        info = {"metrics": metrics, "hardware": hardware, "world_size": dist_info.world_size,
+                "train_seconds": train_seconds + time.time() - session_start}
+        atomic_save(make_checkpoint(plain, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
+                                    info=info), ckpt_dir / LAST)
 
     metrics: dict[str, float] = {}
     window = torch.zeros(3, device=device)   # loss, nll, kl summed on the device between logs
-    seen = 0
-    start = time.time()
-    bar = tqdm(total=t.max_steps, initial=step, disable=not t.progress, desc="train", dynamic_ncols=True)
+    seen, start = 0, time.time()
+    bar = tqdm(total=t.max_steps, initial=step, disable=not (t.progress and main_rank), desc="train",
+               dynamic_ncols=True)
     model.train()
     batches = iter(loader)
+    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     while step < t.max_steps:
-        x = next(batches).to(device, non_blocking=True)                 # (B, T, 1, H, W)
+        x = next(batches).to(device, non_blocking=True)                 # (B, T, C, H, W)
+        if t.channels_last:
+            x = x.flatten(0, 1).contiguous(memory_format=memory_format).unflatten(0, x.shape[:2])
         beta = kl_weight(step, t.beta, t.kl_warmup_steps)
-        nll, kl = model.elbo_terms(x)
-        loss = (nll + beta * kl).sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        optimizer.step()
+        window += train_step(model, optimizer, x, beta, t.grad_clip, t.precision)
         step += 1
-        window += torch.stack([loss.detach(), nll.detach().mean(), kl.detach().mean()])
         seen += 1
         bar.update(1)
         if step % t.log_every == 0 or step == t.max_steps:
             avg = (window / seen).tolist()
             if not all(math.isfinite(v) for v in avg):
-                save(metrics)
-                raise UserError(f"non-finite loss at step {step}; last checkpoint kept in {ckpt_dir}")
-            for name, v in zip(("train/loss", "train/nll_per_frame", "train/kl_per_frame"), avg):
-                writer.add_scalar(name, v, step)
-            writer.add_scalar("train/beta", beta, step)
-            writer.add_scalar("train/frames_per_s", seen * x.shape[0] * x.shape[1] / (time.time() - start), step)
-            bar.set_postfix(loss=f"{avg[0]:.1f}", nll=f"{avg[1]:.1f}", kl=f"{avg[2]:.1f}")
+                raise UserError(f"non-finite loss between steps {step - seen + 1} and {step}; the last good "
+                                f"checkpoint is kept in {ckpt_dir} (lower trainer.lr or raise model.min_scale)")
+            if main_rank:
+                for name, v in zip(("train/loss", "train/nll_per_frame", "train/kl_per_frame"), avg):
+                    writer.add_scalar(name, v, step)
+                writer.add_scalar("train/beta", beta, step)
+                frames = seen * x.shape[0] * x.shape[1] * dist_info.world_size
+                writer.add_scalar("train/frames_per_s", frames / (time.time() - start), step)
+                bar.set_postfix(loss=f"{avg[0]:.1f}", nll=f"{avg[1]:.1f}", kl=f"{avg[2]:.1f}")
             window.zero_()
             seen, start = 0, time.time()
-        if step % t.val_every == 0 or step == t.max_steps:
-            metrics, (ctx, truth, pred) = validate(model, val_frames, d.context, t.val_samples, 2 * t.batch_size, device)
+        if main_rank and (step % t.val_every == 0 or step == t.max_steps):
+            metrics, (ctx, truth, pred) = validate(plain, val_frames, d.context, t.val_samples, 2 * t.batch_size,
+                                                   device)
             for k, v in metrics.items():
                 writer.add_scalar(k, v, step)
             writer.add_image("val/rollouts", rollout_grid(ctx, truth, pred, max_samples=3), step)
             bar.write(f"step {step}: " + "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in metrics.items()))
             start = time.time()
-        if step % t.ckpt_every == 0 or step == t.max_steps:
+        if main_rank and (step % t.ckpt_every == 0 or step == t.max_steps):
             save(metrics)
     bar.close()
-    writer.close()
+    if writer is not None:
+        writer.close()
+    distributed.barrier(dist_info)
     return {"step": step, **metrics}
 
 

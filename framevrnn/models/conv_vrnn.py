@@ -72,6 +72,10 @@ class ConvVRNN(nn.Module):
             cell=ConvGRUCell(feat + zf, cfg.hidden_channels),
         )
 
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same as ``elbo_terms``; calling the module is what DistributedDataParallel needs."""
+        return self.elbo_terms(x)
+
     def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Negative log-likelihood and KL per frame, each (B, T), for frames x (B, T, C, H, W).
 
