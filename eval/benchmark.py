@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from framevrnn.devices import describe_hardware, resolve_device
 from framevrnn.distributed import DistInfo
 from framevrnn.models.conv_vrnn import ConvVRNN, ConvVRNNConfig
-from framevrnn.train import make_optimizer, prepare_model, train_step
+from framevrnn.training_step import make_optimizer, prepare_model, train_step
 
 REFERENCE = dict(encoder_widths=[16, 32, 64], decoder_widths=[64, 32, 16], hidden_channels=64, z_channels=8)
 SRVP_PREDICTED_FRAMES = 5_000 * 100 * 20     # 5,000 sequences x 100 samples x 20 predicted frames

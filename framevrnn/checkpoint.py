@@ -86,3 +86,49 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if expect_kind is not None and ckpt.get("kind") != expect_kind:
         raise UserError(f"{p} holds a {ckpt.get('kind')!r} model; this command needs a {expect_kind!r} model")
     return ckpt
+
+
+STEP_PATTERN = "step_*.pt"
+LAST = "last.pt"
+
+
+def save_rotating(ckpt: dict, folder: str | os.PathLike, keep: int = 3) -> Path:
+    """Write ``step_<step>.pt`` atomically, point ``last.pt`` at it, keep the newest ``keep`` step files."""
+    folder = Path(folder)
+    path = atomic_save(ckpt, folder / f"step_{ckpt['step']:09d}.pt")
+    link = folder / f".{LAST}.{os.getpid()}.tmp"
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)                      # a hard link costs nothing and renames atomically
+        os.replace(link, folder / LAST)
+    except OSError:                              # file systems without hard links
+        link.unlink(missing_ok=True)
+        atomic_save(ckpt, folder / LAST)
+    for old in sorted(folder.glob(STEP_PATTERN))[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files left by a writer that was killed mid-write."""
+    stale = list(Path(folder).glob(".*.tmp")) if Path(folder).is_dir() else []
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return stale
+
+
+def latest_valid(folder: str | os.PathLike, expect_kind: str | None = None,
+                 warn=lambda msg: None) -> tuple[Path, dict] | None:
+    """The newest checkpoint in ``folder`` that loads (step files newest first, then last.pt)."""
+    folder = Path(folder)
+    candidates = sorted(folder.glob(STEP_PATTERN), reverse=True) + [folder / LAST]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            return path, load_checkpoint(path, expect_kind=expect_kind)
+        except UserError as err:
+            if "holds a" in str(err):           # another kind of model: not ours to skip silently
+                raise
+            warn(f"skipping unusable checkpoint: {err}")
+    return None

@@ -59,7 +59,9 @@ class TrainerConfig:
     compile: bool = False                 # torch.compile the per-step networks
     channels_last: bool = False           # NHWC memory format for the conv networks
     seed: int = 0
-    resume: bool = True                   # continue from run_dir/checkpoints/last.pt when present
+    resume: bool = True                   # continue from the newest valid checkpoint in run_dir
+    keep_last: int = 3                    # step_*.pt files kept besides last.pt
+    max_bad_steps: int = 20               # stop after this many non-finite steps in a row (each is skipped)
     progress: bool = True
     run_dir: Optional[str] = None         # default: Hydra's run directory
 

@@ -54,6 +54,15 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
+def all_gather_object(obj: Any, info: DistInfo) -> list:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

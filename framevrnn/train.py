@@ -7,32 +7,28 @@
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from framevrnn import config_schema  # noqa: F401  (registers the structured-config schemas)
-from framevrnn.checkpoint import atomic_save, load_checkpoint, make_checkpoint
+from framevrnn.checkpoint import latest_valid, make_checkpoint, remove_stale_temporaries, save_rotating
 from framevrnn.data.mnist_digits import load_mnist
-from framevrnn.data.moving_mnist import MovingMNISTSpec, MovingMNISTStream, fixed_set
+from framevrnn.data.moving_mnist import MovingMNISTSequences, MovingMNISTSpec, StepSampler, fixed_set
 from framevrnn import distributed
 from framevrnn.devices import describe_hardware, resolve_device
 from framevrnn.distributed import DistInfo
 from framevrnn.errors import UserError
 from framevrnn.models.build import FRAME_KIND, build_model, model_from_checkpoint
+from framevrnn.training_step import make_optimizer, prepare_model, train_step
 from framevrnn.scoring import score_samples
 from framevrnn.viz import rollout_grid
-
-LAST = "last.pt"
 
 
 def kl_weight(step: int, beta: float, warmup: int) -> float:
@@ -85,42 +81,6 @@ def _run_dir(cfg: DictConfig) -> Path:
         return Path("outputs/train") / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam, with the fused implementation on CUDA (one kernel for all parameters)."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
-
-
-def train_step(model, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float, grad_clip: float,
-               precision: str = "fp32") -> torch.Tensor:
-    """One update on frames x (B, T, C, H, W); returns (loss, nll, kl) per frame as a device tensor.
-
-    The loss is the negative ELBO with KL weight ``beta``, summed over time and averaged over the
-    batch (so DDP's gradient averaging over ranks equals one process with the whole batch). Under
-    bf16 autocast the networks run in bfloat16; likelihoods and KL stay float32.
-    """
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        nll, kl = model(x)
-    loss = (nll + beta * kl).sum(1).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return torch.stack([loss.detach(), nll.detach().mean(), kl.detach().mean()])
-
-
-def prepare_model(model, device: torch.device, dist_info: DistInfo, compile_model: bool, channels_last: bool):
-    """Move to device, then optionally channels_last, torch.compile (in place: state_dict keys unchanged), DDP."""
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if compile_model:
-        for module in model.core.children():
-            module.compile()
-    if dist_info.enabled:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return model
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train per ``cfg`` (see configs/train.yaml); returns the last validation metrics and step.
 
@@ -137,37 +97,62 @@ def train(cfg: DictConfig) -> dict[str, float]:
         distributed.teardown(dist_info)
 
 
+def _rng_states(dist_info: DistInfo, device: torch.device) -> list:
+    """Every rank's RNG state (torch CPU, and CUDA where used), gathered so rank 0 can save them."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return distributed.all_gather_object(state, dist_info)
+
+
+def _restore_rng(states: list | None, dist_info: DistInfo, device: torch.device, seed: int) -> None:
+    if states and len(states) == dist_info.world_size:
+        torch.set_rng_state(states[dist_info.rank]["cpu"])
+        if device.type == "cuda" and "cuda" in states[dist_info.rank]:
+            torch.cuda.set_rng_state(states[dist_info.rank]["cuda"], device)
+    else:                                       # a fresh run, or another number of ranks
+        torch.manual_seed(seed + 7919 * dist_info.rank)
+
+
+def _resume(ckpt_dir: Path, model_cfg: dict, main_rank: bool) -> dict | None:
+    remove_stale_temporaries(ckpt_dir) if main_rank else None
+    found = latest_valid(ckpt_dir, FRAME_KIND, warn=lambda m: print(m, file=sys.stderr) if main_rank else None)
+    if found is None:
+        return None
+    path, ckpt = found
+    if ckpt["model_config"] != model_cfg:
+        raise UserError(f"{path} was trained with another model config; "
+                        "use a new trainer.run_dir or trainer.resume=false")
+    if main_rank:
+        print(f"resuming from {path} at step {ckpt['step']}", file=sys.stderr)
+    return ckpt
+
+
 def _train(cfg, t, d, dist_info: DistInfo, device: torch.device, main_rank: bool) -> dict[str, float]:
-    torch.manual_seed(t.seed)
+    torch.manual_seed(t.seed)                   # the same initial weights on every rank
     run_dir = distributed.broadcast_object(_run_dir(cfg), dist_info)
     ckpt_dir = run_dir / "checkpoints"
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model_cfg = {k: v for k, v in resolved["model"].items() if k != "name"}
-    model = build_model(FRAME_KIND, model_cfg)
-    step, train_seconds, session_start = 0, 0.0, time.time()
-    ckpt = None
-    if t.resume and (ckpt_dir / LAST).is_file():
-        ckpt = load_checkpoint(ckpt_dir / LAST, map_location="cpu", expect_kind=FRAME_KIND)
-        if ckpt["model_config"] != model_cfg:
-            raise UserError(f"{ckpt_dir / LAST} was trained with another model config; "
-                            "use a new trainer.run_dir or trainer.resume=false")
-        model = model_from_checkpoint(ckpt)
-        step = ckpt["step"]
-        train_seconds = float(ckpt.get("info", {}).get("train_seconds", 0.0))
-        if main_rank:
-            print(f"resuming from {ckpt_dir / LAST} at step {step}", file=sys.stderr)
-    plain = model.to(device)                      # the unwrapped module: validation and checkpoints
+    ckpt = _resume(ckpt_dir, model_cfg, main_rank) if t.resume else None
+    distributed.barrier(dist_info)              # stale temporaries are gone before anyone writes
+    plain = (model_from_checkpoint(ckpt) if ckpt else build_model(FRAME_KIND, model_cfg)).to(device)
+    step = ckpt["step"] if ckpt else 0
+    train_seconds, session_start = (float(ckpt["info"].get("train_seconds", 0.0)) if ckpt else 0.0), time.time()
     model = prepare_model(plain, device, dist_info, t.compile, t.channels_last)
     optimizer = make_optimizer(plain, t.lr, device)
-    if ckpt is not None:
+    if ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
-    torch.manual_seed(t.seed * 1_000_003 + step + 7919 * dist_info.rank)   # ranks draw their own latent noise
+    _restore_rng(ckpt.get("rng") if ckpt else None, dist_info, device, t.seed)
+    skipped_total = int(ckpt["info"].get("skipped_steps", 0)) if ckpt else 0
 
     train_digits, test_digits = load_mnist(d.mnist_path)
     spec = data_spec(d)
-    stream = MovingMNISTStream(train_digits, spec, seed=t.seed * 1_000_003 + step, rank=dist_info.rank)
-    loader = DataLoader(stream, batch_size=t.batch_size, num_workers=d.num_workers,
-                        pin_memory=device.type == "cuda", persistent_workers=d.num_workers > 0)
+    loader = DataLoader(MovingMNISTSequences(train_digits, spec, seed=t.seed), batch_size=t.batch_size,
+                        sampler=StepSampler(t.batch_size, step, dist_info.rank, dist_info.world_size),
+                        num_workers=d.num_workers, pin_memory=device.type == "cuda",
+                        persistent_workers=d.num_workers > 0,
+                        generator=torch.Generator().manual_seed(t.seed))   # leaves the global RNG alone
     writer = None
     if main_rank:
         from torch.utils.tensorboard import SummaryWriter
@@ -180,57 +165,76 @@ def _train(cfg, t, d, dist_info: DistInfo, device: torch.device, main_rank: bool
     hardware = describe_hardware(device) + (f" x {dist_info.world_size}" if dist_info.enabled else "")
 
     def save(metrics: dict) -> None:
-        info = {"metrics": metrics, "hardware": hardware, "world_size": dist_info.world_size,
-                "train_seconds": train_seconds + time.time() - session_start}
-        atomic_save(make_checkpoint(plain, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
-                                    info=info), ckpt_dir / LAST)
+        rng = _rng_states(dist_info, device)    # a collective: every rank takes part
+        if not all(bool(torch.isfinite(p).all()) for p in plain.parameters()):
+            raise UserError(f"the weights became non-finite by step {step}; not saved: the last good checkpoint "
+                            f"is kept in {ckpt_dir}; lower trainer.lr")
+        if main_rank:
+            info = {"metrics": metrics, "hardware": hardware, "world_size": dist_info.world_size,
+                    "train_seconds": train_seconds + time.time() - session_start, "skipped_steps": skipped_total}
+            ckpt = make_checkpoint(plain, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
+                                   info=info)
+            ckpt["rng"] = rng
+            save_rotating(ckpt, ckpt_dir, keep=t.keep_last)
 
     metrics: dict[str, float] = {}
-    window = torch.zeros(3, device=device)   # loss, nll, kl summed on the device between logs
+    window = torch.zeros(3, device=device)     # loss, nll, kl summed over good steps between logs
+    good = torch.zeros((), device=device)
+    streak = torch.zeros((), device=device)    # non-finite steps in a row
+    worst = torch.zeros((), device=device)
     seen, start = 0, time.time()
     bar = tqdm(total=t.max_steps, initial=step, disable=not (t.progress and main_rank), desc="train",
                dynamic_ncols=True)
     model.train()
     batches = iter(loader)
-    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     while step < t.max_steps:
         x = next(batches).to(device, non_blocking=True)                 # (B, T, C, H, W)
         if t.channels_last:
-            x = x.flatten(0, 1).contiguous(memory_format=memory_format).unflatten(0, x.shape[:2])
+            x = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
         beta = kl_weight(step, t.beta, t.kl_warmup_steps)
-        window += train_step(model, optimizer, x, beta, t.grad_clip, t.precision)
+        stats, skipped = train_step(model, optimizer, x, beta, t.grad_clip, t.precision)
+        window += torch.where(skipped.bool(), torch.zeros_like(stats), stats)
+        good += 1 - skipped
+        streak = (streak + skipped) * skipped
+        worst = torch.maximum(worst, streak)
         step += 1
         seen += 1
         bar.update(1)
         if step % t.log_every == 0 or step == t.max_steps:
-            avg = (window / seen).tolist()
-            if not all(math.isfinite(v) for v in avg):
-                raise UserError(f"non-finite loss between steps {step - seen + 1} and {step}; the last good "
-                                f"checkpoint is kept in {ckpt_dir} (lower trainer.lr or raise model.min_scale)")
+            n_good, n_worst = int(good), int(worst)
+            skipped_total += seen - n_good
+            if n_worst >= t.max_bad_steps:
+                raise UserError(f"{n_worst} steps in a row had non-finite loss or gradients by step {step} (each "
+                                f"skipped); the last good checkpoint is kept in {ckpt_dir}; lower trainer.lr")
+            avg = (window / max(n_good, 1)).tolist()
             if main_rank:
                 for name, v in zip(("train/loss", "train/nll_per_frame", "train/kl_per_frame"), avg):
                     writer.add_scalar(name, v, step)
                 writer.add_scalar("train/beta", beta, step)
+                writer.add_scalar("train/skipped_steps", skipped_total, step)
                 frames = seen * x.shape[0] * x.shape[1] * dist_info.world_size
                 writer.add_scalar("train/frames_per_s", frames / (time.time() - start), step)
-                bar.set_postfix(loss=f"{avg[0]:.1f}", nll=f"{avg[1]:.1f}", kl=f"{avg[2]:.1f}")
+                bar.set_postfix(loss=f"{avg[0]:.1f}", nll=f"{avg[1]:.1f}", kl=f"{avg[2]:.1f}", skipped=skipped_total)
             window.zero_()
+            good.zero_()
+            worst.zero_()
             seen, start = 0, time.time()
         if main_rank and (step % t.val_every == 0 or step == t.max_steps):
-            metrics, (ctx, truth, pred) = validate(plain, val_frames, d.context, t.val_samples, 2 * t.batch_size,
-                                                   device)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                metrics, (ctx, truth, pred) = validate(plain, val_frames, d.context, t.val_samples,
+                                                       2 * t.batch_size, device)
             for k, v in metrics.items():
                 writer.add_scalar(k, v, step)
             writer.add_image("val/rollouts", rollout_grid(ctx, truth, pred, max_samples=3), step)
             bar.write(f"step {step}: " + "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in metrics.items()))
             start = time.time()
-        if main_rank and (step % t.ckpt_every == 0 or step == t.max_steps):
+        if step % t.ckpt_every == 0 or step == t.max_steps:
             save(metrics)
     bar.close()
     if writer is not None:
         writer.close()
     distributed.barrier(dist_info)
-    return {"step": step, **metrics}
+    return {"step": step, "skipped_steps": skipped_total, **metrics}
 
 
 @hydra.main(version_base="1.3", config_path="pkg://framevrnn.configs", config_name="train")

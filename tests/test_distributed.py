@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 
 from framevrnn import distributed
 from framevrnn.checkpoint import unwrap
-from framevrnn.train import prepare_model, train_step
+from framevrnn.training_step import prepare_model, train_step
 from tests.conftest import SHARED_MNIST, tiny_model
 
 STEPS = 4

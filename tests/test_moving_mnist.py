@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from framevrnn.data.mnist_digits import load_mnist
-from framevrnn.data.moving_mnist import (MovingMNISTSpec, MovingMNISTStream, bounce, fixed_set, generate,
-                                         load_mnist_test_seq, trajectories)
+from framevrnn.data.moving_mnist import (MovingMNISTSequences, MovingMNISTSpec, StepSampler, bounce, fixed_set,
+                                         generate, load_mnist_test_seq, trajectories)
 from framevrnn.errors import UserError
 
 
@@ -75,17 +76,24 @@ def test_render_range_and_fixed_set_reproducible(synthetic_digits):
     assert a.dtype == np.uint8 and np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_stream_workers_and_ranks_draw_different_sequences(synthetic_digits):
+def test_training_sequences_are_addressed_by_index_and_ranks_are_disjoint(synthetic_digits):
     spec = MovingMNISTSpec(seq_len=4, image_size=32, digit_size=16)
-    a = next(iter(DataLoader(MovingMNISTStream(synthetic_digits, spec, seed=0, rank=0), batch_size=4)))
-    b = next(iter(DataLoader(MovingMNISTStream(synthetic_digits, spec, seed=0, rank=1), batch_size=4)))
-    c = next(iter(DataLoader(MovingMNISTStream(synthetic_digits, spec, seed=0, rank=0), batch_size=4)))
-    assert a.shape == (4, 4, 1, 32, 32)
-    assert torch.equal(a, c) and not torch.equal(a, b)
-    loader = DataLoader(MovingMNISTStream(synthetic_digits, spec, seed=0, chunk=2), batch_size=2, num_workers=2)
-    it = iter(loader)
-    w0, w1 = next(it), next(it)
-    assert not torch.equal(w0, w1)
+    data = MovingMNISTSequences(synthetic_digits, spec, seed=0)
+    assert data[5].shape == (4, 1, 32, 32) and torch.equal(data[5], data[5])
+    assert not torch.equal(data[5], data[6])
+    assert not torch.equal(data[5], MovingMNISTSequences(synthetic_digits, spec, seed=1)[5])
+
+    def first(sampler, n):
+        return list(itertools.islice(iter(sampler), n))
+
+    rank0, rank1 = first(StepSampler(4, 0, 0, 2), 12), first(StepSampler(4, 0, 1, 2), 12)
+    assert not set(rank0) & set(rank1) and len(set(rank0)) == 12
+    # resuming at step 2 continues exactly where an uninterrupted sampler would be
+    assert first(StepSampler(4, 2, 0, 2), 4) == rank0[8:12]
+    # DataLoader workers keep the order, so batches are the same with and without workers
+    plain = next(iter(DataLoader(data, batch_size=4, sampler=StepSampler(4, 3))))
+    workers = next(iter(DataLoader(data, batch_size=4, sampler=StepSampler(4, 3), num_workers=2)))
+    assert torch.equal(plain, workers)
 
 
 def test_mnist_sources(tmp_path, mnist_npz, synthetic_digits):

@@ -96,3 +96,54 @@ def test_resume_refuses_another_model_config(tmp_path, mnist_npz):
     train(_compose(_tiny_overrides(mnist_npz, run, 2)))
     with pytest.raises(UserError, match="another model config"):
         train(_compose(_tiny_overrides(mnist_npz, run, 4) + ["model.hidden_channels=6"]))
+
+
+def _state(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, mnist_npz):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(_compose(_tiny_overrides(mnist_npz, straight, 6)))
+    train(_compose(_tiny_overrides(mnist_npz, split, 4)))          # "interrupted" after step 4
+    train(_compose(_tiny_overrides(mnist_npz, split, 6)))          # resumed: data, RNG, optimizer restored
+    a, b = _state(straight / "checkpoints" / "last.pt"), _state(split / "checkpoints" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoints_rotate_and_resume_skips_a_corrupt_newest(tmp_path, mnist_npz, capsys):
+    run = tmp_path / "run"
+    train(_compose(_tiny_overrides(mnist_npz, run, 8) + ["trainer.keep_last=2"]))
+    steps = sorted(p.name for p in (run / "checkpoints").glob("step_*.pt"))
+    assert steps == ["step_000000006.pt", "step_000000008.pt"]
+    newest = run / "checkpoints" / "step_000000008.pt"
+    (run / "checkpoints" / "last.pt").unlink()
+    newest.write_bytes(newest.read_bytes()[:1000])                  # torn write of the newest file
+    (run / "checkpoints" / ".step_000000010.pt.123.tmp").write_bytes(b"partial")
+    metrics = train(_compose(_tiny_overrides(mnist_npz, run, 10) + ["trainer.keep_last=2"]))
+    err = capsys.readouterr().err
+    assert "skipping unusable checkpoint" in err and "at step 6" in err
+    assert metrics["step"] == 10 and not list((run / "checkpoints").glob(".*.tmp"))
+
+
+def test_non_finite_steps_are_skipped_then_the_run_stops(tmp_path, mnist_npz, monkeypatch):
+    import framevrnn.train as train_module
+    from framevrnn.errors import UserError
+
+    real_step = train_module.train_step
+    calls = {"n": 0}
+
+    def poisoned(model, optimizer, x, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 4:                                           # from step 5 on, every batch holds a NaN
+            x = x.clone()
+            x[0, 0, 0, 0, 0] = float("nan")
+        return real_step(model, optimizer, x, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match="3 steps in a row had non-finite"):
+        train(_compose(_tiny_overrides(mnist_npz, run, 20) + ["trainer.max_bad_steps=3"]))
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert ckpt["step"] >= 4

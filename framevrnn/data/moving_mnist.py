@@ -7,13 +7,14 @@ Fergus 2018) redraws it in 1..max_speed away from the wall and redraws the other
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import Dataset, Sampler
 
 from framevrnn.errors import UserError
 
@@ -112,26 +113,39 @@ def fixed_set(digit_pool: np.ndarray, spec: MovingMNISTSpec, n: int, seed: int, 
     return np.round(np.concatenate(parts) * 255.0).astype(np.uint8)
 
 
-class MovingMNISTStream(IterableDataset):
-    """Endless training sequences generated on the fly, float32 (T, 1, H, W) each.
+class MovingMNISTSequences(Dataset):
+    """Endless training sequences: sequence ``i`` is a pure function of (seed, i), float32 (T, 1, H, W).
 
-    Each DataLoader worker (and, under torchrun, each rank) draws from its own seed so that no two
-    of them produce the same sequences.
+    Because every sequence is addressed by its index, a resumed run continues exactly where it
+    stopped and distributed ranks draw disjoint sequences (see ``StepSampler``).
     """
 
-    def __init__(self, digit_pool: np.ndarray, spec: MovingMNISTSpec, seed: int = 0, rank: int = 0,
-                 chunk: int = 64) -> None:
-        super().__init__()
+    def __init__(self, digit_pool: np.ndarray, spec: MovingMNISTSpec, seed: int = 0) -> None:
         self.pool = _resize_digits(digit_pool, spec.digit_size)
-        self.spec, self.seed, self.rank, self.chunk = spec, seed, rank, chunk
+        self.spec, self.seed = spec, seed
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        info = get_worker_info()
-        worker = info.id if info is not None else 0
-        rng = np.random.default_rng([self.seed, self.rank, worker])
-        while True:
-            block = torch.from_numpy(generate(self.pool, self.spec, self.chunk, rng)).unsqueeze(2)
-            yield from block
+    def __len__(self) -> int:
+        return 2 ** 62
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, int(index)])
+        return torch.from_numpy(generate(self.pool, self.spec, 1, rng)[0]).unsqueeze(1)
+
+
+class StepSampler(Sampler[int]):
+    """Sequence indices for one rank from training step ``start_step`` on, without end.
+
+    At step s, rank r of W with per-rank batch B reads indices (s W + r) B ... (s W + r) B + B - 1, so
+    no two ranks or steps share a sequence and step s's batch never depends on what came before.
+    """
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.batch_size, self.start_step, self.rank, self.world_size = batch_size, start_step, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        for step in itertools.count(self.start_step):
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
 
 
 def load_mnist_test_seq(path: str | Path) -> np.ndarray:
