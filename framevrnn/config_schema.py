@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -74,6 +74,9 @@ class TrainConfig:
 
 
 def register() -> None:
+    # ${or_default:a,b}: a unless it is null or empty (lets Hydra's run directory follow trainer.run_dir)
+    if not OmegaConf.has_resolver("or_default"):
+        OmegaConf.register_new_resolver("or_default", lambda value, default: default if value in (None, "") else value)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="data", name="moving_mnist_schema", node=MovingMNISTDataConfig)

@@ -81,14 +81,32 @@ def _run_dir(cfg: DictConfig) -> Path:
         return Path("outputs/train") / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def check_config(cfg: DictConfig) -> None:
+    """Refuse values that would otherwise fail deep inside PyTorch, naming the key to change."""
+    t, d = cfg.trainer, cfg.data
+    positive = {"trainer.max_steps": t.max_steps, "trainer.batch_size": t.batch_size, "trainer.log_every": t.log_every,
+                "trainer.val_every": t.val_every, "trainer.ckpt_every": t.ckpt_every,
+                "trainer.val_samples": t.val_samples, "trainer.max_bad_steps": t.max_bad_steps,
+                "data.context": d.context, "data.horizon": d.horizon, "data.val_sequences": d.val_sequences}
+    for key, value in positive.items():
+        if value < 1:
+            raise UserError(f"{key} must be at least 1, got {value}")
+    if not t.lr > 0 or not t.grad_clip > 0 or t.beta < 0 or d.num_workers < 0 or t.keep_last < 1:
+        raise UserError("trainer.lr and trainer.grad_clip must be positive, trainer.beta, data.num_workers >= 0, "
+                        "trainer.keep_last >= 1")
+    if t.precision not in ("fp32", "bf16"):
+        raise UserError(f"trainer.precision must be fp32 or bf16, got {t.precision!r}")
+    if cfg.model.image_size != d.image_size:
+        raise UserError(f"model.image_size ({cfg.model.image_size}) differs from data.image_size ({d.image_size})")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train per ``cfg`` (see configs/train.yaml); returns the last validation metrics and step.
 
     Under torchrun every rank runs this; rank 0 alone logs, validates, saves and shows progress.
     """
     t, d = cfg.trainer, cfg.data
-    if t.precision not in ("fp32", "bf16"):
-        raise UserError(f"trainer.precision must be fp32 or bf16, got {t.precision!r}")
+    check_config(cfg)
     dist_info, device = distributed.setup(resolve_device(t.device))
     main_rank = dist_info.is_main
     try:
@@ -138,7 +156,8 @@ def _train(cfg, t, d, dist_info: DistInfo, device: torch.device, main_rank: bool
     distributed.barrier(dist_info)              # stale temporaries are gone before anyone writes
     plain = (model_from_checkpoint(ckpt) if ckpt else build_model(FRAME_KIND, model_cfg)).to(device)
     step = ckpt["step"] if ckpt else 0
-    train_seconds, session_start = (float(ckpt["info"].get("train_seconds", 0.0)) if ckpt else 0.0), time.time()
+    train_seconds = float(ckpt["info"].get("train_seconds", 0.0)) if ckpt else 0.0
+    session_start = time.time()
     model = prepare_model(plain, device, dist_info, t.compile, t.channels_last)
     optimizer = make_optimizer(plain, t.lr, device)
     if ckpt:
@@ -172,10 +191,10 @@ def _train(cfg, t, d, dist_info: DistInfo, device: torch.device, main_rank: bool
         if main_rank:
             info = {"metrics": metrics, "hardware": hardware, "world_size": dist_info.world_size,
                     "train_seconds": train_seconds + time.time() - session_start, "skipped_steps": skipped_total}
-            ckpt = make_checkpoint(plain, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
-                                   info=info)
-            ckpt["rng"] = rng
-            save_rotating(ckpt, ckpt_dir, keep=t.keep_last)
+            out = make_checkpoint(plain, FRAME_KIND, model_cfg, step, optimizer=optimizer, config=resolved,
+                                  info=info)
+            out["rng"] = rng
+            save_rotating(out, ckpt_dir, keep=t.keep_last)
 
     metrics: dict[str, float] = {}
     window = torch.zeros(3, device=device)     # loss, nll, kl summed over good steps between logs
@@ -244,6 +263,10 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except UserError as err:
         print(f"framevrnn.train: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except torch.OutOfMemoryError:
+        print("framevrnn.train: error: out of device memory; lower trainer.batch_size (the last checkpoint is "
+              "kept; the same command resumes)", file=sys.stderr)
         sys.exit(2)
 
 

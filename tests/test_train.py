@@ -147,3 +147,33 @@ def test_non_finite_steps_are_skipped_then_the_run_stops(tmp_path, mnist_npz, mo
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
     assert ckpt["step"] >= 4
+
+
+@pytest.mark.parametrize("override,message", [
+    ("trainer.batch_size=0", "trainer.batch_size must be at least 1"),
+    ("data.context=0", "data.context must be at least 1"),
+    ("data.horizon=-1", "data.horizon must be at least 1"),
+    ("trainer.lr=0", "trainer.lr"),
+    ("trainer.precision=fp8", "fp32 or bf16"),
+    ("trainer.device=cuda:9", "cuda:9"),
+    ("model.image_size=32", "differs from data.image_size"),
+])
+def test_bad_training_values_are_refused_before_any_work(tmp_path, mnist_npz, override, message):
+    from framevrnn.errors import UserError
+
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train(_compose(_tiny_overrides(mnist_npz, run, 2) + [override]))
+    assert not (run / "checkpoints").exists()
+
+
+def test_train_cli_gives_one_line_and_status_2(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "framevrnn.train", f"trainer.run_dir={tmp_path / 'r'}",
+                           f"data.mnist_path={tmp_path / 'missing.npz'}"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("framevrnn.train: error: MNIST path") and "Traceback" not in proc.stderr
