@@ -102,7 +102,7 @@ def time_training(path: Path, batch: int, seq_len: int, steps: int, warmup: int,
 def time_rollout(path: Path, sequences: int, samples: int, device: torch.device, reps: int) -> float:
     """Predicted frames per second for 5 -> 20 rollouts of ``samples`` futures per sequence."""
     plain = ConvVRNN(ConvVRNNConfig(**REFERENCE)).eval()
-    model = prepare_model(plain, device, DistInfo(), path.compile, path.channels_last)
+    prepare_model(plain, device, DistInfo(), path.compile, path.channels_last)
     context = torch.rand(sequences, 5, 1, 64, 64, device=device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=path.precision == "bf16"):
         plain.rollout(context, 20, samples)

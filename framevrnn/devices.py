@@ -28,4 +28,5 @@ def describe_hardware(device: torch.device) -> str:
     """A short human-readable description, e.g. "NVIDIA H100 80GB HBM3" or "CPU, 2 threads"."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU, {n} thread{'s' if n != 1 else ''}"

@@ -3,7 +3,8 @@
 PSNR = 10 log10(1 / MSE) per frame. SSIM uses an 11x11 Gaussian window (sigma 1.5) with the
 constants K1 = 0.01, K2 = 0.03 and data range 1, averaged over the valid region and channels: the
 definition of scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
-use_sample_covariance=False, data_range=1)``.
+use_sample_covariance=False, data_range=1)``. ``mse_sum`` / ``mae_sum`` are OpenSTL's MSE / MAE:
+errors summed over a frame's pixels on the 0..1 scale (the caller averages over frames and sequences).
 """
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ import torch.nn.functional as F
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error per frame: (..., C, H, W) -> (...)."""
     return (pred.float() - target.float()).pow(2).flatten(-3).mean(-1)
+
+
+def mse_sum(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over a frame's pixels (OpenSTL's MSE per frame): (..., C, H, W) -> (...)."""
+    return (pred.float() - target.float()).pow(2).flatten(-3).sum(-1)
+
+
+def mae_sum(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Absolute error summed over a frame's pixels (OpenSTL's MAE per frame): (..., C, H, W) -> (...)."""
+    return (pred.float() - target.float()).abs().flatten(-3).sum(-1)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Evaluation: LPIPS, predictive likelihood, protocols, scoring, reports (``python -m framevrnn.eval``)."""

@@ -1,0 +1,1 @@
+"""Evaluation protocol files (YAML), shipped inside the package as ``framevrnn.protocols``."""
