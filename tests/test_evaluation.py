@@ -181,3 +181,35 @@ def test_one_sequence_has_no_interval():
     summary = acc.summary()["metrics"]["psnr"]["best"]
     assert summary["mean"] == pytest.approx(20.0) and summary["ci95"] is None
     json.dumps(summary, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_quick_variant_of_every_protocol_offline_with_the_shipped_checkpoint(mnist_path, tmp_path):
+    """What README's Evaluate command does on a fresh install: no network, every protocol, --quick."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import SHARED_LPIPS
+    from framevrnn.predict import ASSETS, DEFAULT_CHECKPOINT
+
+    if not (ASSETS / DEFAULT_CHECKPOINT).is_file():
+        pytest.fail(f"the shipped checkpoint framevrnn/assets/{DEFAULT_CHECKPOINT} is missing")
+    env = {**os.environ, "NO_PROXY": "", "HTTP_PROXY": "http://0.0.0.0:9", "HTTPS_PROXY": "http://0.0.0.0:9",
+           "OMP_NUM_THREADS": "2"}
+    backbone = SHARED_LPIPS / "alexnet_features.pth"
+    out = tmp_path / "quick"
+    proc = subprocess.run([sys.executable, "-m", "framevrnn.eval", "--protocol", "all", "--quick", "--mnist",
+                           str(mnist_path), "--lpips-backbone", str(backbone) if backbone.is_file() else "none",
+                           "--out", str(out), "--no-progress"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [r["protocol"] for r in report["protocols"]] == ["mission_5to5", "openstl_mmnist", "srvp_smmnist"]
+    for result in report["protocols"]:
+        assert result["reduction"].startswith("quick: ")
+        model, copy = result["entries"][:2]
+        assert copy["label"] == "copy last frame"
+        # the shipped model predicts better than repeating the last frame on every protocol
+        assert model["metrics"]["psnr"]["best"]["mean"] > copy["metrics"]["psnr"]["best"]["mean"]
+    assert (out / "srvp_smmnist_psnr.png").is_file() and (out / "mission_5to5_ssim.png").is_file()

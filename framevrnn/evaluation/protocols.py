@@ -2,7 +2,7 @@
 
 A protocol fixes the test set, the context / horizon split, the number of samples, the metrics and
 the published figures to print beside ours. ``load_protocol`` takes a name (a file in eval/protocols,
-found next to the source tree or, in an installed package, as ``framevrnn.protocols``) or a path.
+which installs as the package ``framevrnn.protocols``) or a path.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from framevrnn.models.conv_vrnn import FEEDBACK
 
 METRIC_NAMES = ("psnr", "ssim", "lpips", "mse_sum", "mae_sum", "nll")
 SOURCES = ("generated", "mnist_test_seq")
-REPO_PROTOCOLS = Path(__file__).resolve().parents[2] / "eval" / "protocols"
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,12 @@ class Protocol:
 
 
 def protocol_dirs() -> list[Path]:
-    dirs = [REPO_PROTOCOLS]
+    """Where shipped protocol files live: eval/protocols, installed as the package framevrnn.protocols."""
     try:
-        dirs.append(Path(str(resources.files("framevrnn.protocols"))))
+        folder = Path(str(resources.files("framevrnn.protocols")))
     except (ModuleNotFoundError, TypeError):
-        pass
-    return [d for d in dirs if d.is_dir()]
+        return []
+    return [folder] if folder.is_dir() else []
 
 
 def available() -> list[str]:
