@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=None, help="samples per sequence (at most the protocol's)")
     p.add_argument("--nll-samples", type=int, default=None, help="importance samples K for the NLL estimate")
     p.add_argument("--mnist", default=None,
-                   help="MNIST digits (mnist.npz or IDX folder; default: $FRAMEVRNN_MNIST or a torchvision download)")
+                   help="MNIST digits: mnist.npz, an IDX folder, or 'download' (torchvision, online); default: "
+                        "$FRAMEVRNN_MNIST, else a previous download")
     p.add_argument("--mnist-test-seq", type=Path, default=None,
                    help="mnist_test_seq.npy for openstl_mmnist (without it a deterministic-bounce set is generated)")
     p.add_argument("--lpips-backbone", default=None,

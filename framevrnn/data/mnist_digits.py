@@ -16,10 +16,10 @@ ENV_VAR = "FRAMEVRNN_MNIST"
 DEFAULT_DOWNLOAD_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "framevrnn" / "mnist"
 
 HOW_TO_PROVIDE = (
-    "provide MNIST digits with data.mnist_path=PATH (or the FRAMEVRNN_MNIST environment variable): "
-    "a Keras-layout mnist.npz (keys x_train, x_test) or a folder holding the IDX files "
-    "(train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz]); "
-    "online, data.mnist_path=download fetches them with torchvision"
+    "provide MNIST digits with data.mnist_path=PATH when training, --mnist PATH when evaluating, or the "
+    "FRAMEVRNN_MNIST environment variable: a Keras-layout mnist.npz (keys x_train, x_test) or a folder "
+    "holding the IDX files (train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz]); online, the "
+    "path 'download' fetches them with torchvision"
 )
 
 
