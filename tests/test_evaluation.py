@@ -169,10 +169,18 @@ def test_cli_refuses_an_existing_output_folder(checkpoints, tmp_path, capsys):
 
 
 def test_missing_mnist_is_a_clear_error(checkpoints, tmp_path, monkeypatch, capsys):
+    """Said before any slow set-up (LPIPS, which may try a download), with the flag to use."""
+    from framevrnn.evaluation import suite
+
+    def no_lpips(*args, **kwargs):
+        raise AssertionError("LPIPS was built before the MNIST digits were checked")
+
+    monkeypatch.setattr(suite, "build_lpips", no_lpips)
     monkeypatch.delenv("FRAMEVRNN_MNIST", raising=False)
     assert _run(["--checkpoint", checkpoints["vrnn"], "--mnist", tmp_path / "none.npz", "--quick",
-                 "--lpips-backbone", "none", "--out", tmp_path / "o", "--no-progress"]) == 2
-    assert "MNIST path" in capsys.readouterr().err
+                 "--out", tmp_path / "o", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "MNIST path" in err and "--mnist PATH" in err
 
 
 def test_one_sequence_has_no_interval():

@@ -12,7 +12,8 @@ from framevrnn.devices import describe_hardware
 from framevrnn.evaluation.lpips_metric import build_lpips
 from framevrnn.evaluation.protocols import Protocol
 from framevrnn.evaluation.runner import Entry, checkpoint_entry, copy_last_entry, evaluate
-from framevrnn.evaluation.testsets import load_testset
+from framevrnn.data.mnist_digits import load_mnist
+from framevrnn.evaluation.testsets import load_testset, needs_digits
 
 
 @dataclass
@@ -49,6 +50,8 @@ def _entry_result(entry: Entry, proto: Protocol, scores: dict) -> dict:
 
 def run_suite(protocols: list[Protocol], opts: SuiteOptions, device: torch.device, log=print) -> dict:
     """Evaluate every protocol; returns the report that ``write_report`` writes."""
+    # MNIST first (read once for all protocols): a missing source fails before any slow set-up
+    digits = load_mnist(opts.mnist)[1] if any(needs_digits(p, opts.mnist_test_seq) for p in protocols) else None
     needs_lpips = any("lpips" in p.metrics for p in protocols)
     lpips = build_lpips(opts.lpips_backbone, device, log) if needs_lpips else None
     results, by_feedback = [], {}
@@ -56,7 +59,7 @@ def run_suite(protocols: list[Protocol], opts: SuiteOptions, device: torch.devic
         if proto.feedback not in by_feedback:  # models load once per feedback rule, not once per protocol
             by_feedback[proto.feedback] = _entries(opts, device, proto.feedback, log)
         entries = by_feedback[proto.feedback]
-        data = load_testset(proto, opts.mnist, opts.mnist_test_seq)
+        data = load_testset(proto, digits, opts.mnist_test_seq)
         for note in data.notes:
             log(f"note: {note}")
         start = time.perf_counter()

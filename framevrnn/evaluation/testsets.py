@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from framevrnn.data.mnist_digits import load_mnist
 from framevrnn.data.moving_mnist import MovingMNISTSpec, fixed_set, load_mnist_test_seq
 from framevrnn.errors import UserError
 from framevrnn.evaluation.protocols import Protocol
@@ -34,11 +33,16 @@ def generated(proto: Protocol, digits: np.ndarray) -> np.ndarray:
     return fixed_set(digits, spec, n_draw, d.seed, chunk=GENERATOR_CHUNK)[:d.sequences]
 
 
-def load_testset(proto: Protocol, mnist: str | os.PathLike | None = None,
+def needs_digits(proto: Protocol, mnist_test_seq: str | os.PathLike | None = None) -> bool:
+    """Whether the protocol's test set is generated from MNIST digits (rather than read from a file)."""
+    return not (proto.data.source == "mnist_test_seq" and mnist_test_seq is not None)
+
+
+def load_testset(proto: Protocol, test_digits: np.ndarray | None = None,
                  mnist_test_seq: str | os.PathLike | None = None) -> EvalSet:
-    """Build or read the protocol's test set. MNIST digits come from ``mnist`` / FRAMEVRNN_MNIST."""
+    """Build or read the protocol's test set from MNIST test digits uint8 (N, 28, 28) or a file."""
     d, length = proto.data, proto.context + proto.horizon
-    if d.source == "mnist_test_seq" and mnist_test_seq is not None:
+    if not needs_digits(proto, mnist_test_seq):
         frames = load_mnist_test_seq(mnist_test_seq)
         if frames.shape[1] < length:
             raise UserError(f"{mnist_test_seq} has {frames.shape[1]} frames per sequence; "
@@ -48,7 +52,8 @@ def load_testset(proto: Protocol, mnist: str | os.PathLike | None = None,
             notes.append(f"{mnist_test_seq} holds {frames.shape[0]} sequences, fewer than the protocol's "
                          f"{d.sequences}: all are used")
         return EvalSet(frames[:d.sequences, :length], f"{mnist_test_seq}", notes)
-    _, test_digits = load_mnist(mnist)
+    if test_digits is None:
+        raise ValueError(f"{proto.name} generates its test set: MNIST test digits are needed")
     frames = generated(proto, test_digits)
     source = (f"generated: seed {d.seed}, MNIST test digits, {d.num_digits} digits of {d.digit_size}px, "
               f"{d.image_size}x{d.image_size}, speed up to {d.max_speed}, {d.dynamics} bounce")
