@@ -5,7 +5,8 @@
 
 Runs the suite's own loop (``framevrnn.evaluation.runner.evaluate``: samples folded into the batch,
 metrics on the device) on random frames, which cost the same as real ones. Uses the shipped
-checkpoint when present, else a freshly initialised model of the default size (same cost).
+checkpoint (or --checkpoint); where neither is at hand, an untrained model of the default config
+size, which is larger than the shipped one, so its timings are not the shipped model's.
 """
 from __future__ import annotations
 

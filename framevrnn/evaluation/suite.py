@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
+from framevrnn.data.mnist_digits import load_mnist
 from framevrnn.devices import describe_hardware
 from framevrnn.evaluation.lpips_metric import build_lpips
 from framevrnn.evaluation.protocols import Protocol
 from framevrnn.evaluation.runner import Entry, checkpoint_entry, copy_last_entry, evaluate
-from framevrnn.data.mnist_digits import load_mnist
 from framevrnn.evaluation.testsets import load_testset, needs_digits
 
 
